@@ -32,13 +32,13 @@ c[0].metric("Questions", f"{h['n_questions']}", help=f"{h['n_labelled']} with a 
 c[1].metric("Accuracy", "n/a" if h["accuracy"] is None else f"{100 * h['accuracy']:.0f}%")
 c[2].metric("Confident hallucinations", "n/a" if ch["rate"] is None else f"{100 * ch['rate']:.0f}%",
             help=f"{ch['count']} of {ch['n']} most-sure answers are wrong", delta=f"{ch['count']} of {ch['n']}",
-            delta_color="off")
+            delta_color="off", delta_arrow="off")
 for col, k in ((c[3], "best"), (c[4], "worst")):
     b = h.get(k)
     col.metric(f"{k.capitalize()} AUROC" + (f": {b['method']}" if b else ""),
                "n/a" if not b else f"{b['auroc']:.2f}",
                delta=None if not b else f"95% CI {view.fmt_ci(b['auroc'], *b['ci']).split(' ', 1)[1]}",
-               delta_color="off")
+               delta_color="off", delta_arrow="off")
 st.subheader(view.ch_sentence(ch))
 
 left, right = st.columns(2)
@@ -62,5 +62,6 @@ st.dataframe(show, hide_index=True, key="ov_ch_table")
 
 st.subheader("All methods")
 st.dataframe(mt, hide_index=True, key="ov_methods")
-st.download_button("Download HTML report", data=lambda: build_report(path), file_name=f"uq_lens_{ui.run_name(path)}.html",
+st.download_button("Download HTML report", data=lambda: build_report(path),
+                   file_name=f"uq_lens_{ui.run_name(path)}.html",
                    mime="text/html", on_click="ignore", key="ov_report")

@@ -175,3 +175,13 @@ def method_select(label: str, options: list[str], key: str) -> str | None:
 def run_name(run_path: str) -> str:
     """The run's directory name (for file names)."""
     return Path(run_path).name
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _qhat(run_path: str, alpha: float, mtimes: tuple[int, ...]) -> float | None:
+    return view.conformal_qhat(table(run_path, "stats/clusters"), table(run_path, "verification"), alpha=alpha)
+
+
+def conformal_qhat(run_path: str, alpha: float = 0.1) -> float | None:
+    """``uq_core.view.conformal_qhat`` over the run (every coverable question calibrates), cached."""
+    return _qhat(run_path, alpha, _mt(run_path, "stats/clusters", "verification"))

@@ -16,7 +16,7 @@ try:
     qt = ui.question_table(path)
     methods = view.available_methods(ui.table(path, "scores"))
 except RunError as e:
-    st.error(f"No projection in this run: {e}")
+    st.info(f"No projection in this run: {e}")
     st.stop()
 geo = ui.optional_json(path, "analyses/geometry.json") or {}
 st.caption(f"Each point is one question's greedy answer, projected from {geo.get('source', 'hidden states')}. "

@@ -56,7 +56,7 @@ except RunError as e:
     st.stop()
 st.dataframe(sv[["cluster", "cluster_size", "index", "text", "label", "sum_logprob", "mean_logprob", "n_tokens"]],
              hide_index=True, key="qi_samples")
-qhat = view.conformal_qhat(clusters, ver, alpha=0.1)
+qhat = ui.conformal_qhat(path, alpha=0.1)
 cids = view.cluster_ids_for(clusters, qid) or []
 if qhat is None:
     st.caption("Conformal set: no calibration question has a correct sample.")

@@ -1,7 +1,6 @@
 """New run: choose a model and questions, run the pipeline with progress, then open the run."""
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import os
 from pathlib import Path
@@ -27,9 +26,16 @@ def bundled_model_dir() -> str | None:
 
 
 def start_pipeline(config: dict, out: Path, api_key: str | None, progress) -> None:
-    """The one place the pipeline is called. The API key goes in memory only (popped by the pipeline)."""
-    from uq_core.pipeline import run_pipeline  # written by the lead; imported only when a run starts
-    run_pipeline({**config, "api_key": api_key} if api_key else config, out, progress=progress, resume=False)
+    """The one place the pipeline is called; the API key is passed in memory only, never in the config."""
+    from uq_core.pipeline import run_pipeline  # imported only when a run starts
+
+    upload = config.pop("upload_bytes", None)
+    if upload is not None:  # the pipeline reads the user's file from the run directory
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"questions_upload{config.pop('upload_suffix')}"
+        path.write_bytes(upload)
+        config["upload"] = str(path)
+    run_pipeline(config, out, progress=progress, resume=False, api_key=api_key)
 
 
 errors: list[str] = []
@@ -37,7 +43,7 @@ st.subheader("Model")
 kind = st.radio("Back end", ["bundled", "local", "openai"], horizontal=True, key="nr_backend",
                 format_func={"bundled": "bundled SmolLM2-135M", "local": "local Hugging Face path",
                              "openai": "OpenAI-compatible server"}.get)
-model: dict = {"backend": "local" if kind != "openai" else "openai"}
+model: dict = {}
 api_key = None
 if kind == "bundled":
     model["model"] = "smollm2-135m"
@@ -49,8 +55,9 @@ elif kind == "local":
         errors.append(f"model directory {model['model']!r} does not exist")
 else:
     model["base_url"] = st.text_input("Base URL", "http://127.0.0.1:8000/v1", key="nr_url").strip()
-    model["model"] = st.text_input("Model name", key="nr_model").strip()
-    if not model["model"]:
+    name_ = st.text_input("Model name", key="nr_model").strip()
+    model["model"] = f"openai:{name_}"
+    if not name_:
         errors.append("enter the server's model name")
     # not keyed: the key is never stored in session state, URLs, logs or the run
     api_key = st.text_input("API key (blank = $OPENAI_API_KEY)", type="password") or os.environ.get("OPENAI_API_KEY")
@@ -71,7 +78,7 @@ else:
     else:
         try:
             qs = parse_user_file(up.getvalue(), up.name)
-            data["questions"] = [dataclasses.asdict(q) for q in qs]
+            data.update(upload_bytes=up.getvalue(), upload_suffix=Path(up.name).suffix.lower(), limit=len(qs))
             st.success(f"{len(qs)} questions read from the file.")
         except DatasetError as e:
             errors.append("the file has problems (below)")
@@ -79,13 +86,12 @@ else:
             st.code(str(e), language=None)
 
 st.subheader("Sampling")
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 n_samples = c1.slider("Samples per question", 2, 20, 5, key="nr_samples")
-temps = c2.multiselect("Temperature(s)", [0.3, 0.5, 0.7, 1.0, 1.5], default=[1.0], key="nr_temps")
-templates = c3.multiselect("Extra prompt templates (fragility)", list(TEMPLATES), key="nr_templates")
+temperature = c2.number_input("Temperature", 0.05, 2.0, 1.0, 0.05, key="nr_temp")
+temps = c3.multiselect("Sweep temperatures (fragility)", [0.3, 0.5, 0.7, 1.0, 1.5], key="nr_temps")
+templates = c4.multiselect("Sweep prompt templates (fragility)", list(TEMPLATES), key="nr_templates")
 seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="nr_seed")
-if not temps:
-    errors.append("choose at least one temperature")
 
 name = st.text_input("Run name", key="nr_name", placeholder="e.g. smollm-capitals-1")
 out = None
@@ -102,8 +108,8 @@ else:
 for e in errors:
     st.warning(e)
 if st.button("Start run", type="primary", disabled=bool(errors), key="nr_start"):
-    config = {"model": model, **data, "n_samples": n_samples, "temperatures": temps, "templates": templates,
-              "seed": int(seed)}
+    config = {**model, **data, "samples": n_samples, "temperature": float(temperature), "temperatures": temps,
+              "templates": templates, "seed": int(seed)}
     bar, status = st.progress(0.0), st.empty()
 
     def progress(stage: str, done: int, total: int, eta_s: float | None) -> None:
@@ -116,6 +122,8 @@ if st.button("Start run", type="primary", disabled=bool(errors), key="nr_start")
         st.error(f"The pipeline is not available in this build: {e}")
     except Exception as e:  # show every failure to the user; partial work stays in the run directory
         st.error(f"The run stopped: {type(e).__name__}: {e}")
+        if (out / "manifest.json").exists():
+            st.info(f"Everything finished so far is kept in {out.name}: pick it in the sidebar to look at it.")
     else:
         ui_state.put(ui_state.RUN, str(out))
         st.switch_page("app.py")

@@ -51,10 +51,24 @@ def test_random_overlap_expectation_matches_simulation(n, q):
     exact = expected_random_jaccard(n, q)
     rng = np.random.default_rng(0)
     k = n_flagged(q, n)
-    sims = [jaccard(rng.choice(n, k, replace=False), rng.choice(n, k, replace=False)) for _ in range(20000)]
+    N = 20000
+
+    def random_sets():
+        mask = np.zeros((N, n), bool)
+        mask[np.arange(N)[:, None], np.argsort(rng.random((N, n)), axis=1)[:, :k]] = True
+        return mask
+
+    a, b = random_sets(), random_sets()
+    sims = (a & b).sum(axis=1) / (a | b).sum(axis=1)
     se = np.std(sims) / np.sqrt(len(sims))
     assert abs(np.mean(sims) - exact) < 4 * se
-    # sanity against the large-n approximation q / (2 - q)
+    # the pmf used sums to 1 and agrees with scipy's hypergeometric; large n approaches q / (2 - q)
+    from scipy.stats import hypergeom
+
+    from uq_core.analyses.disagreement import _lchoose
+    x = np.arange(0, k + 1)
+    p = np.exp(_lchoose(k, x) + _lchoose(n - k, k - x) - _lchoose(n, k))
+    np.testing.assert_allclose(p, hypergeom.pmf(x, n, k, k), atol=1e-12)
     assert expected_random_jaccard(100000, q) == pytest.approx(q / (2 - q), rel=0.01)
 
 

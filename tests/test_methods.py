@@ -165,7 +165,7 @@ def test_probe_is_out_of_fold():
 def test_subsample_keeps_order_and_rejects_too_many(synth):
     import dataclasses
     _, inp = synth
-    tagged = dataclasses.replace(inp, sample_rows=np.arange(inp.n_q * 8).reshape(inp.n_q, 8))   # unique tags
+    tagged = dataclasses.replace(inp, sample_rows=np.arange(inp.n_q * 8).reshape(inp.n_q, 8), cache={})  # unique
     sub = subsample(tagged, 3, seed=1)
     assert sub.sample_text.shape[1] == 3 and (sub.counts == 3).all() and sub.cache == {}
     r = sub.sample_rows
@@ -190,3 +190,13 @@ def test_compute_and_store_writes_contract(tmp_path):
     assert set(cl["rule"]) == {"cosine", "exact"} and len(cl[cl["rule"] == "cosine"]["tau"].unique()) == 5
     assert all(len(c) == 5 for c in cl["cluster_ids"])
     assert res.setting == "ref" and run.stage_done("methods")
+
+
+def test_subsample_reuses_cached_pairs_exactly(synth):
+    import dataclasses
+    _, inp = synth
+    warm = dataclasses.replace(inp, cache={})
+    score(warm, ScoreConfig(similarity="jaccard"))                  # fills cos and jaccard caches
+    a = score(subsample(warm, 4, seed=3), ScoreConfig(similarity="jaccard")).scores
+    b = score(subsample(dataclasses.replace(inp, cache={}), 4, seed=3), ScoreConfig(similarity="jaccard")).scores
+    pd.testing.assert_frame_equal(a, b, rtol=1e-12)

@@ -73,7 +73,7 @@ def test_generate_matches_local_backend_and_keeps_order(serve, responder):
     local = responder.backend.generate([GenRequest("q1", Q, n_samples=0, max_new_tokens=4),
                                         GenRequest("q2", Q2, n_samples=0, max_new_tokens=4)])
     for r, lr in zip(out, local):
-        assert r.greedy.text.strip() == lr.greedy.text          # same model, same greedy answer
+        assert r.greedy.text == lr.greedy.text                  # same model, same greedy answer
         assert r.greedy.token_logprobs == pytest.approx(lr.greedy.token_logprobs, abs=1e-3)
         assert len(r.samples) == 3
         for g in [r.greedy, *r.samples]:
@@ -81,6 +81,7 @@ def test_generate_matches_local_backend_and_keeps_order(serve, responder):
             for lp, top in zip(g.token_logprobs, g.top_logprobs):
                 assert len(top) == 5 and top == sorted(top, reverse=True)
                 assert lp <= top[0] + 1e-6 and lp < 0
+    assert server.max_in_flight == 2                            # bounded by concurrency=2, and used
     bodies = server.requests
     assert len(bodies) == 4                                     # one greedy + one n=3 call per question
     assert sorted(b_.get("n", 1) for b_ in bodies) == [1, 1, 3, 3]
@@ -89,6 +90,17 @@ def test_generate_matches_local_backend_and_keeps_order(serve, responder):
                for x in bodies) and len(greedy_bodies) == 2
     assert b.capabilities.logprobs and b.capabilities.top_logprobs and not b.capabilities.hidden_states
     assert b.capabilities.reason == HIDDEN_REASON and b.layers == [] and b.sample_layer is None
+
+
+def test_stop_at_newline(serve):
+    _, url = serve()
+    b = backend(url)
+    fruits = [{"role": "user", "content": "List three fruits, one per line."}]
+    cut, full = b.generate([GenRequest("a", fruits, n_samples=0, max_new_tokens=8, stop_newline=True),
+                            GenRequest("b", fruits, n_samples=0, max_new_tokens=8, stop_newline=False)])
+    assert "\n" in full.greedy.text and full.greedy.finish_reason == "length"
+    assert cut.greedy.text == full.greedy.text.split("\n")[0] and cut.greedy.finish_reason == "stop"
+    assert cut.greedy.n_tokens < full.greedy.n_tokens       # tokens reaching into the stop are not reported
 
 
 def test_sampling_is_seeded(serve):
@@ -142,16 +154,21 @@ def test_server_without_n_gets_separate_seeded_calls(serve, mode):
 
 
 # -- faults: retried, then success or a clear error --------------------------------------------------
-FAULTS = ["429:0", "503:0", "500", "malformed", "drop", "hang:3"]
-
-
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("fault", ["429:0", "503:0", "500", "malformed", "drop"])
 def test_transient_fault_is_retried_then_succeeds(serve, fault):
     server, url = serve()
-    b = backend(url, timeout_s=1.0, max_retries=3)
+    b = backend(url, max_retries=3)
     server.set_faults([fault, fault])
-    assert b.complete(Q, max_new_tokens=2)
+    assert b.complete(Q, max_new_tokens=1)
     assert server.hits == 3
+
+
+def test_hang_past_timeout_is_retried_then_succeeds(serve):
+    server, url = serve()
+    b = backend(url, timeout_s=3.0, max_retries=2)   # 3 s: room for a real answer on a busy CPU
+    server.set_faults(["hang:4"])
+    assert b.complete(Q, max_new_tokens=1)
+    assert server.hits == 2 and server.hit_times[1] - server.hit_times[0] >= 3.0
 
 
 @pytest.mark.parametrize("fault", ["429:0", "500", "malformed", "hang:3"])
@@ -170,6 +187,32 @@ def test_persistent_fault_ends_in_clear_error(serve, fault, caplog):
     assert server.hits == 3
     assert ei.value.__cause__ is None and ei.value.__context__ is None
     assert_no_key(msg, caplog.text, "".join(traceback.format_exception(ei.value)))
+
+
+def test_fault_by_header_and_a_401_not_retried(serve):
+    server, url = serve()
+    b = backend(url, max_retries=1, default_headers={"X-Fault": "503:0"})
+    with pytest.raises(BackendError, match=r"gave up on completion after 1 retries; last error: HTTP 503"):
+        b.complete(Q)
+    assert server.hits == 2
+    b = backend(url, default_headers={"X-Fault": "401"})
+    with pytest.raises(BackendError, match=r"refused the API key \(401"):
+        b.complete(Q)
+    assert server.hits == 3                       # not retried
+
+
+def test_results_before_a_failure_are_handed_over(serve):
+    server, url = serve()
+    b = backend(url, concurrency=1, max_retries=1)
+    saved = []
+
+    def on_batch(ids, results):
+        saved.extend(ids)
+        server.set_faults(always="500")          # the server breaks after the first question
+    with pytest.raises(BackendError, match="HTTP 500"):
+        b.generate([GenRequest(q, Q, n_samples=2, max_new_tokens=2) for q in ("q1", "q2", "q3")],
+                   on_batch=on_batch)
+    assert saved == ["q1"]
 
 
 def test_retry_after_is_honoured(serve):

@@ -225,5 +225,11 @@ def test_new_run_validates_the_name(runs_dir):
     at.text_input(key="nr_name").input("fresh-run_1").run()
     assert not any("run name" in w.value or "already exists" in w.value for w in at.warning)
     assert not at.exception
-    # the password field has no key: nothing secret lands in session state
-    assert all("key" not in k.lower() or k.startswith("nr_") for k in at.session_state.filtered_state)
+    # an API key typed in is held in memory only: never in the visible session-state keys
+    at.radio(key="nr_backend").set_value("openai").run()
+    pw = [t for t in at.text_input if t.label.startswith("API key")]
+    assert pw and pw[0].key is None
+    pw[0].input("sk-secret-123").run()
+    assert not at.exception
+    assert "sk-secret-123" not in repr(at.session_state)
+    assert any("model name" in w.value for w in at.warning)

@@ -41,7 +41,8 @@ def cmd_run(a) -> int:
     cfg = {"model": a.model, "datasets": _csv(a.datasets) or None, "limit": a.limit, "upload": a.data,
            "samples": a.samples, "temperature": a.temperature, "top_p": a.top_p, "seed": a.seed,
            "max_new_tokens": a.max_new_tokens, "temperatures": [float(t) for t in _csv(a.temperatures)],
-           "templates": _csv(a.templates), "sweep_limit": a.sweep_limit, "sweep_samples": a.sweep_samples,
+           "templates": _csv(a.templates), "sweep_limit": a.sweep_limit,
+           "sweep_datasets": _csv(a.sweep_datasets) or None, "sweep_samples": a.sweep_samples,
            "device": a.device, "base_url": a.base_url or os.environ.get("OPENAI_BASE_URL"),
            "batch_rows": a.batch_rows, "judge": a.judge, "score": not a.no_score, "analyze": not a.no_analyze}
     if a.counts:
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--templates", help="sweep prompt templates, e.g. qa_terse,qa_quiz")
     s.add_argument("--sweep-limit", type=int, help="questions in the sweep subset")
     s.add_argument("--sweep-samples", type=int, default=5)
+    s.add_argument("--sweep-datasets", help="draw the sweep subset only from these sets")
     s.add_argument("--layers", help="hidden-state layers for greedy answers, e.g. 15,22,29")
     s.add_argument("--device", default="auto")
     s.add_argument("--base-url", help="OpenAI-compatible server (or OPENAI_BASE_URL); key from OPENAI_API_KEY")

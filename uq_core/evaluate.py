@@ -17,6 +17,8 @@ resamples (rows of an index matrix) are evaluated all at once.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -38,13 +40,16 @@ def _group_counts(u: np.ndarray, right: np.ndarray, idx: np.ndarray):
     return gi, n_bg, r_bg
 
 
-def metric_arrays(u: np.ndarray, right: np.ndarray, idx: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def metric_arrays(u: np.ndarray, right: np.ndarray, idx: np.ndarray | None = None,
+                  rejection: bool = True) -> dict[str, np.ndarray]:
     """AUROC, AUPRC, PRR, AURAC and the rejection curves for each resample.
 
     Parameters
     ----------
     u : float (n,) uncertainty; right : float (n,) 1 right / 0 wrong
     idx : int (B, n) resample indices; None = the sample itself (B = 1)
+    rejection : bool
+        Also compute the rejection curve, PRR and AURAC (the costly part: a sort per resample).
 
     Returns
     -------
@@ -65,6 +70,11 @@ def metric_arrays(u: np.ndarray, right: np.ndarray, idx: np.ndarray | None = Non
         prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1e-300), 0.0)
         d_rec = w_bg[:, ::-1] / P[:, None]
         auprc = (d_rec * prec).sum(axis=1)
+    bad = (P == 0) | (N == 0)
+    auroc[bad], auprc[bad] = np.nan, np.nan
+    if not rejection:
+        return {"auroc": auroc, "auprc": auprc}
+    with np.errstate(invalid="ignore", divide="ignore"):
         mean_g = np.where(n_bg > 0, r_bg / np.maximum(n_bg, 1e-300), 0.0)
         seq = np.take_along_axis(mean_g, np.sort(gi, axis=1), axis=1)
         k = np.arange(1, n + 1, dtype=np.float64)
@@ -73,27 +83,32 @@ def metric_arrays(u: np.ndarray, right: np.ndarray, idx: np.ndarray | None = Non
         acc_all = N / n
         oracle = (np.minimum(k[None, :], N[:, None]) / k).mean(axis=1)
         prr = (pr - acc_all) / (oracle - acc_all)
-    bad = (P == 0) | (N == 0)
-    for a in (auroc, auprc, prr):
-        a[bad] = np.nan
+    prr[bad] = np.nan
     return {"auroc": auroc, "auprc": auprc, "prr": prr, "aurac": pr, "acc_curve": acc}
 
 
+@functools.lru_cache(maxsize=8)
 def bootstrap_idx(n: int, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
-    """Seeded resample indices (n_boot, n) over questions."""
-    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    """Seeded resample indices (n_boot, n) over questions (cached, read-only)."""
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    idx.flags.writeable = False
+    return idx
 
 
-def metrics_with_ci(u, right, n_boot: int = N_BOOT, seed: int = 0) -> dict:
-    """Point estimates of METRICS plus 95% percentile bootstrap intervals ('<metric>_ci': [lo, hi])."""
-    point = metric_arrays(u, right)
-    boot = metric_arrays(u, right, bootstrap_idx(len(u), n_boot, seed))
+def metrics_with_ci(u, right, n_boot: int = N_BOOT, seed: int = 0, rejection: bool = True) -> dict:
+    """Point estimates of METRICS plus 95% percentile bootstrap intervals ('<metric>_ci': [lo, hi]).
+
+    rejection=False computes AUROC and AUPRC only (no rejection curve, PRR, AURAC).
+    """
+    point = metric_arrays(u, right, rejection=rejection)
+    boot = metric_arrays(u, right, bootstrap_idx(len(u), n_boot, seed), rejection=rejection)
     out = {}
-    for m in METRICS:
+    for m in (METRICS if rejection else ("auroc", "auprc")):
         out[m] = _f(point[m][0])
         vals = boot[m][np.isfinite(boot[m])]
         out[f"{m}_ci"] = [_f(np.percentile(vals, 2.5)), _f(np.percentile(vals, 97.5))] if len(vals) else [None, None]
-    out["acc_curve"] = point["acc_curve"][0]
+    if rejection:
+        out["acc_curve"] = point["acc_curve"][0]
     return out
 
 

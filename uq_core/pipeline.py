@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "temperatures": [], "templates": [], "sweep_limit": None, "sweep_samples": 5, "device": "auto",
     "base_url": None, "layers": None, "sample_layer": None, "batch_rows": 64, "self_eval": True,
     "score": True, "analyze": True, "judge": False, "verify_workers": 2, "dtype": "float32",
+    "sweep_datasets": None,
 }
 SECRET_KEYS = {"api_key"}
 
@@ -93,6 +94,7 @@ class Job:
     template: prompts.Template
     temperature: float
     n_samples: int
+    greedy: bool = True
 
 
 def plan_jobs(questions: list[Question], cfg: dict[str, Any]) -> list[Job]:
@@ -101,14 +103,16 @@ def plan_jobs(questions: list[Question], cfg: dict[str, Any]) -> list[Job]:
     jobs = [Job(REF_SETTING, q, prompts.default_template(q), T, m) for q in questions]
     if not cfg["temperatures"] and not cfg["templates"]:
         return jobs
-    subset = list(questions)
+    subset = [q for q in questions if not cfg.get("sweep_datasets") or q.dataset in cfg["sweep_datasets"]]
     if cfg.get("sweep_limit") and cfg["sweep_limit"] < len(subset):
         subset = sorted(random.Random(int(cfg["seed"]) + 1).sample(subset, int(cfg["sweep_limit"])),
                         key=lambda q: q.id)
     ms = int(cfg["sweep_samples"])
     for t in cfg["temperatures"]:
         if abs(float(t) - T) > 1e-9:
-            jobs += [Job(f"temperature={float(t):g}", q, prompts.default_template(q), float(t), ms) for q in subset]
+            # greedy decoding does not depend on temperature: these settings reuse the reference greedy answer
+            jobs += [Job(f"temperature={float(t):g}", q, prompts.default_template(q), float(t), ms, greedy=False)
+                     for q in subset]
     for tid in cfg["templates"]:
         tpl = prompts.get_template(tid)
         jobs += [Job(f"template={tid}", q, tpl, T, ms) for q in subset
@@ -120,7 +124,7 @@ def _request(job: Job, cfg: dict[str, Any]) -> GenRequest:
     return GenRequest(question_id=job.question.id, messages=prompts.answer_messages(job.question, job.template),
                       n_samples=job.n_samples, temperature=job.temperature, top_p=float(cfg["top_p"]),
                       max_new_tokens=int(cfg["max_new_tokens"] or job.template.max_new_tokens),
-                      stop_newline=job.template.stop_newline, seed=int(cfg["seed"]))
+                      stop_newline=job.template.stop_newline, seed=int(cfg["seed"]), greedy=job.greedy)
 
 
 def _rows(job: Job, res: GenResult, cfg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -153,12 +157,10 @@ def stage_generate(run: store.Run, backend: Backend, cfg: dict[str, Any], progre
     pending = [j for j in jobs if (j.setting, j.question.id) not in done]
     run.set_stage("generate", "running", total=len(jobs), done_before=len(jobs) - len(pending))
     pending.sort(key=lambda j: (j.template.max_new_tokens, j.setting != REF_SETTING, len(j.question.text)))
-    per_chunk = max(1, int(cfg["batch_rows"]) // (1 + max(1, int(cfg["samples"]))))
     n_done, t0 = len(jobs) - len(pending), time.perf_counter()
     progress("generate", n_done, len(jobs), None)
     next_part = len(list(parts.glob("gen_*.parquet")))
-    for start in range(0, len(pending), per_chunk):
-        chunk = pending[start:start + per_chunk]
+    for chunk in _chunks(pending, int(cfg["batch_rows"])):
         try:
             results = backend.generate([_request(j, cfg) for j in chunk])
         except BackendError as e:
@@ -184,13 +186,36 @@ def stage_generate(run: store.Run, backend: Backend, cfg: dict[str, Any], progre
         rate = (n_done - (len(jobs) - len(pending))) / max(time.perf_counter() - t0, 1e-9)
         progress("generate", n_done, len(jobs), (len(jobs) - n_done) / rate if rate > 0 else None)
     _consolidate(run, questions, backend)
-    run.set_stage("generate", "done", total=len(jobs), seconds=round(time.perf_counter() - t0, 1))
+    run.set_stage("generate", "done", total=len(jobs), reused_from_disk=len(jobs) - len(pending),
+                  generated_now=len(pending), seconds=round(time.perf_counter() - t0, 1))
+
+
+def _chunks(jobs: list[Job], max_rows: int) -> list[list[Job]]:
+    """Consecutive jobs packed so that one chunk (one batch, one part file) holds at most max_rows rows."""
+    out: list[list[Job]] = []
+    rows = 0
+    for j in jobs:
+        need = int(j.greedy) + j.n_samples
+        if out and rows + need <= max_rows:
+            out[-1].append(j)
+            rows += need
+        else:
+            out.append([j])
+            rows = need
+    return out
 
 
 def _consolidate(run: store.Run, questions: list[Question], backend: Backend) -> None:
     parts = run.path / "parts"
     gen = pd.concat([pd.read_parquet(p) for p in sorted(parts.glob("gen_*.parquet"))], ignore_index=True)
-    gen = gen.drop_duplicates(subset=["question_id", "setting", "kind", "index"], keep="last")
+    ref_greedy = gen[(gen["setting"] == REF_SETTING) & (gen["kind"] == "greedy")].set_index("question_id")
+    reused = []
+    for setting in sorted(s for s in gen["setting"].unique() if s.startswith("temperature=")):
+        ids = gen.loc[gen["setting"] == setting, "question_id"].unique()
+        rows = ref_greedy.loc[[i for i in ids if i in ref_greedy.index]].reset_index()
+        reused.append(rows.assign(setting=setting))
+    gen = pd.concat([gen, *reused], ignore_index=True)
+    gen = gen.drop_duplicates(subset=["question_id", "setting", "kind", "index"], keep="first")
     order = {q.id: i for i, q in enumerate(questions)}
     gen = gen.assign(_o=gen["question_id"].map(order)).sort_values(["setting", "_o", "kind", "index"])
     hid: dict[str, dict[str, np.ndarray]] = {}
@@ -274,7 +299,7 @@ def stage_judge(run: store.Run, backend: Backend, progress: Progress) -> None:
     progress("judge", 0, len(msgs), None)
     replies = backend.complete_batch(msgs, 4) if hasattr(backend, "complete_batch") else \
         [backend.complete(m, 4) for m in msgs]
-    df = pd.DataFrame({"question_id": list(greedy["question_id"]),
+    df = pd.DataFrame({"question_id": list(greedy["question_id"]), "judge_model": getattr(backend, "name", "?"),
                        "judge_label": [parse_judge(r) for r in replies], "judge_raw": replies})
     store.write_table(run.path / "judge.parquet", df)
     progress("judge", len(msgs), len(msgs), 0.0)
@@ -307,7 +332,12 @@ def analyze_run(run: store.Run, progress: Progress = _noop) -> dict[str, Any]:
     for i, (name, fn) in enumerate(steps):
         progress("analyze", i, len(steps), None)
         t = time.perf_counter()
-        out[name] = fn(run)
+        try:
+            out[name] = fn(run)
+        except (ValueError, store.RunError) as e:  # e.g. too few questions for this analysis: say so, go on
+            out[name] = {"available": False, "reason": str(e)}
+            run.set_stage(f"analyze:{name}", "failed", error=str(e))
+            continue
         run.set_stage(f"analyze:{name}", "done", seconds=round(time.perf_counter() - t, 1))
     progress("analyze", len(steps), len(steps), 0.0)
     run.set_stage("analyze", "done", seconds=round(time.perf_counter() - t0, 1))

@@ -17,7 +17,8 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import hypergeom, kendalltau, spearmanr
+from scipy.special import gammaln
+from scipy.stats import kendalltau, spearmanr
 
 from ..store import RunError
 from ._load import available_methods, clean, ref_scores
@@ -94,8 +95,12 @@ def expected_random_jaccard(n: int, q: float) -> float:
     if k == 0:
         return float("nan")
     x = np.arange(max(0, 2 * k - n), k + 1)
-    p = hypergeom.pmf(x, n, k, k)
+    p = np.exp(_lchoose(k, x) + _lchoose(n - k, k - x) - _lchoose(n, k))  # hypergeometric pmf
     return float(np.sum(p * x / (2 * k - x)))
+
+
+def _lchoose(a, b):
+    return gammaln(np.asarray(a) + 1.0) - gammaln(np.asarray(b) + 1.0) - gammaln(np.asarray(a) - b + 1.0)
 
 
 def _pair_frame(scores: pd.DataFrame, a: str, b: str) -> pd.DataFrame:

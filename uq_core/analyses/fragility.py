@@ -37,20 +37,29 @@ def top_jaccard(a: np.ndarray, b: np.ndarray, q: float = 0.2) -> float:
 
 
 def compare(ref: pd.DataFrame, other: pd.DataFrame, labels: pd.Series, methods: list[str],
-            n_boot: int = N_BOOT, seed: int = 0) -> dict[str, dict]:
-    """{method: {kendall, jaccard20, auroc, auroc_ci}} of *other* against *ref* on common questions."""
+            n_boot: int = N_BOOT, seed: int = 0, memo: dict | None = None) -> dict[str, dict]:
+    """{method: {kendall, jaccard20, auroc, auroc_ci}} of *other* against *ref* on common questions.
+
+    *memo* caches AUROC intervals by score vector: a sweep leaves most methods' scores unchanged.
+    """
+    memo = {} if memo is None else memo
     common = ref.index.intersection(other.index)
     y = labels.reindex(common).to_numpy(dtype=np.float64)
+    A = ref.reindex(common)[methods].to_numpy(dtype=np.float64)
+    Bm = other.reindex(common)[methods].to_numpy(dtype=np.float64)
     out = {}
-    for m in methods:
-        a, b = ref.loc[common, m].to_numpy(float), other.loc[common, m].to_numpy(float)
+    for i, m in enumerate(methods):
+        a, b = A[:, i], Bm[:, i]
         ok = np.isfinite(a) & np.isfinite(b)
         kt = kendalltau(a[ok], b[ok]).statistic if ok.sum() >= 2 else np.nan
         jac = top_jaccard(a[ok], b[ok]) if ok.any() else np.nan
         lab = np.isfinite(b) & np.isfinite(y)
-        if lab.sum() >= 2 and 0 < y[lab].mean() < 1:
-            mm = metrics_with_ci(b[lab], y[lab], n_boot, seed)
-            auc, ci = mm["auroc"], mm["auroc_ci"]
+        key = (b[lab].tobytes(), y[lab].tobytes(), n_boot, seed)
+        if key in memo:
+            auc, ci = memo[key]
+        elif lab.sum() >= 2 and 0 < y[lab].mean() < 1:
+            mm = metrics_with_ci(b[lab], y[lab], n_boot, seed, rejection=False)
+            auc, ci = memo.setdefault(key, (mm["auroc"], mm["auroc_ci"]))
         else:
             auc, ci = np.nan, [np.nan, np.nan]
         out[m] = {"kendall": kt, "jaccard20": jac, "auroc": auc, "auroc_ci": ci}
@@ -102,24 +111,23 @@ def fragility_run(run, config: ScoreConfig | None = None, seeds=(0, 1, 2), n_boo
     ref = ref_res.scores
     labels = pd.Series(ref_in.labels, index=ref.index)
     seed = int(config.seed)
-    sweeps = {}
+    sweeps, memo = {}, {}
+
+    def vs_ref(inputs, cfg, lab=labels):
+        return compare(ref, score(inputs, cfg).scores, lab, methods, n_boot, seed, memo)
 
     m_max = int(ref_in.counts.max(initial=0))
     ns = [n for n in N_SAMPLES if n <= m_max]
     if ns:
-        per = [_mean([compare(ref, score(subsample(ref_in, n, s), config).scores, labels, methods, n_boot, seed)
-                      for s in seeds], methods) for n in ns]
+        per = [_mean([vs_ref(subsample(ref_in, n, s), config) for s in seeds], methods) for n in ns]
         sweeps["n_samples"] = _collect(ns, per, methods)
 
     taus = sorted(set(map(float, config.taus)))
-    per = [compare(ref, score(ref_in, config.replace(rule="cosine", tau=t)).scores, labels, methods, n_boot, seed)
-           for t in taus]
-    sweeps["tau"] = _collect(taus, per, methods)
+    sweeps["tau"] = _collect(taus, [vs_ref(ref_in, config.replace(rule="cosine", tau=t)) for t in taus], methods)
 
     rules = ["cosine", "exact"] + (["nli_strict", "nli_nocontra"] if config.nli_model else [])
     cos_sim = config.similarity if config.similarity.startswith("cosine") else "cosine"
-    per = [compare(ref, score(ref_in, config.replace(rule=r, similarity=RULE_SIMILARITY.get(r, cos_sim))).scores,
-                   labels, methods, n_boot, seed) for r in rules]
+    per = [vs_ref(ref_in, config.replace(rule=r, similarity=RULE_SIMILARITY.get(r, cos_sim))) for r in rules]
     sweeps["rule"] = _collect(rules, per, methods)
 
     gens = run.table("generations")
@@ -129,11 +137,11 @@ def fragility_run(run, config: ScoreConfig | None = None, seeds=(0, 1, 2), n_boo
         others = sorted(s for s in gens["setting"].unique() if s.startswith(f"{factor}="))
         if not others:
             continue
-        settings, per = [f"{factor}={ref_value[factor]} (ref)"], [compare(ref, ref, labels, methods, n_boot, seed)]
+        settings = [f"{factor}={ref_value[factor]} (ref)"]
+        per = [compare(ref, ref, labels, methods, n_boot, seed, memo)]
         for s in others:
             o_in = build_inputs(run, s, store=store)
-            o_lab = pd.Series(o_in.labels, index=o_in.question_ids)
-            per.append(compare(ref, score(o_in, config).scores, o_lab, methods, n_boot, seed))
+            per.append(vs_ref(o_in, config, pd.Series(o_in.labels, index=o_in.question_ids)))
             settings.append(s)
         sweeps[factor] = _collect(settings, per, methods)
 

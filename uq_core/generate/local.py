@@ -152,7 +152,10 @@ class LocalBackend:
         return flags
 
     def encode(self, messages: list[dict[str, str]]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        if messages and messages[-1]["role"] == "assistant":  # a started reply: the model continues it
+            text = self.tokenizer.apply_chat_template(messages, continue_final_message=True, tokenize=False)
+        else:
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return self.tokenizer.encode(text, add_special_tokens=False)
 
     def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,6 +8,8 @@ OpenAI back end can be tested end to end without the internet, and it can misbeh
   ``"429"`` / ``"429:S"`` (Retry-After: S seconds, default 1), ``"503"`` / ``"503:S"``, ``"500"``,
   ``"hang"`` / ``"hang:S"`` (sleep S seconds, default 5, then close without answering), ``"malformed"`` (200 with a
   truncated JSON body), ``"drop"`` (close the connection without an answer), ``"401"``.
+  A request header ``X-Fault: <fault>`` serves that fault on that request (set it on a client with
+  ``default_headers`` to make every request fail).
 - modes: ``refuse_logprobs`` (400 when logprobs are asked for), ``ignore_n`` (one choice whatever ``n``),
   ``reject_n`` (400 when n > 1), ``api_key`` (401 unless ``Authorization: Bearer <api_key>``; the
   refusal echoes the key it received, as a careless server might, so clients must scrub it).
@@ -71,6 +73,8 @@ class LoopbackServer(ThreadingHTTPServer):
         self.requests: list[dict] = []   # chat-completions bodies received (after faults), in order
         self.hits = 0                    # chat-completions requests received, faults included
         self.hit_times: list[float] = []  # time.monotonic() of each of those arrivals
+        self.in_flight = 0
+        self.max_in_flight = 0           # most chat-completions requests being handled at once
 
     def handle_error(self, request, client_address):
         """Quiet about clients that went away (after a hang or a drop); loud about anything else."""
@@ -165,7 +169,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._json(200, {"queue": list(self.server.faults), "always": self.server.always_fault})
         elif self.path.rstrip("/") == "/v1/chat/completions":
-            self._chat(body)
+            srv = self.server
+            with srv.lock:
+                srv.in_flight += 1
+                srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+            try:
+                self._chat(body)
+            finally:
+                with srv.lock:
+                    srv.in_flight -= 1
         else:
             self._error(404, f"no route POST {self.path}", "not_found")
 
@@ -177,8 +189,14 @@ class _Handler(BaseHTTPRequestHandler):
         if key is not None and got != key:
             self._error(401, f"Incorrect API key provided: {got}.", "invalid_request_error")
             return
-        fault = srv.next_fault()
-        if fault and self._fault(fault):
+        fault = self.headers.get("X-Fault") or srv.next_fault()
+        if fault:
+            try:
+                _check_fault(fault)
+            except ValueError as e:
+                self._error(400, str(e), "invalid_request_error")
+                return
+            self._fault(fault)
             return
         try:
             params = _parse_params(body)
@@ -202,8 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._json(200, _response(body.get("model", srv.model_name), params, choices))
 
-    def _fault(self, fault: str) -> bool:
-        """Serve a fault; True when the request is finished."""
+    def _fault(self, fault: str) -> None:
+        """Serve a fault instead of an answer."""
         kind, _, arg = fault.partition(":")
         if kind in ("429", "503"):
             self._error(int(kind), f"injected fault {kind}", "rate_limit_error" if kind == "429" else "server_error",
@@ -220,7 +238,6 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "hang":
             time.sleep(float(arg or 5))   # past the client's timeout; then close without an answer
             self.close_connection = True
-        return True
 
 
 def _parse_params(body: dict) -> ChatParams:
@@ -306,7 +323,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ignore-n", action="store_true")
     ap.add_argument("--reject-n", action="store_true")
     ap.add_argument("--api-key", default=None, help="require this key (testing only)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine)")
     a = ap.parse_args(argv)
+    if a.threads:
+        import torch
+        torch.set_num_threads(a.threads)
     modes = {k: v for k, v in {"refuse_logprobs": a.refuse_logprobs, "ignore_n": a.ignore_n,
                                "reject_n": a.reject_n, "api_key": a.api_key}.items() if v}
     server, url = start_server(port=a.port, **modes)
@@ -319,4 +340,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from uq_core.generate.loopback_server import main as _main   # one copy of this module's classes
+    _main()

@@ -92,19 +92,26 @@ class OpenAIBackend:
                 "notes": list(self.notes)}
 
     # -- public API --------------------------------------------------------------------------------
-    def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        """Greedy + n sampled answers per request; ``concurrency`` requests at once; results in order."""
+    def generate(self, requests: list[GenRequest], on_batch=None) -> list[GenResult]:
+        """Greedy + n sampled answers per request; ``concurrency`` requests at once; results in order.
+
+        ``on_batch(question_ids, results)`` is called in request order as results arrive (one question per
+        call), so a caller can save them before a later failure raises BackendError.
+        """
         if not requests:
             return []
+        results, error = [], None
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
             futures = [pool.submit(self._generate_one, r) for r in requests]
-            results, error = [], None
             for f in futures:
                 try:
-                    results.append(f.result())
+                    res = f.result()
                 except BackendError as e:
                     error = str(e)
                     break
+                results.append(res)
+                if on_batch is not None:
+                    on_batch([res.question_id], [res])
             if error is not None:
                 for f in futures:
                     f.cancel()
@@ -194,7 +201,7 @@ class OpenAIBackend:
                 self._mark_no_logprobs("the server accepted logprobs but returned none")
             usage = (data.get("usage") or {}).get("completion_tokens")
             n_tok = len(toks) if content else (int(usage) if len(choices) == 1 and usage is not None else 0)
-            out.append(GenText(text=str(c["message"].get("content") or ""), token_logprobs=toks,
+            out.append(GenText(text=str(c["message"].get("content") or "").strip(), token_logprobs=toks,
                                top_logprobs=tops, n_tokens=n_tok, finish_reason=str(c.get("finish_reason") or "")))
         return out
 

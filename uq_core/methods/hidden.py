@@ -57,6 +57,9 @@ def hidden_probe(ctx) -> np.ndarray:
     inp = ctx.inputs
     if inp.hidden is None:
         raise Unavailable(inp.hidden_reason or "no hidden states")
-    li = probe_layer_index(list(inp.hidden_layers), ctx.config.probe_layer)
+    cfg = ctx.config
+    li = probe_layer_index(list(inp.hidden_layers), cfg.probe_layer)
     X = inp.hidden[:, li, :].astype(np.float64)
-    return 1.0 - cross_fitted_probe(X, inp.labels, ctx.config.probe_folds, ctx.config.seed)
+    p = ctx._memo(("probe", li, int(cfg.probe_folds), int(cfg.seed)),
+                  lambda: cross_fitted_probe(X, inp.labels, cfg.probe_folds, cfg.seed))
+    return 1.0 - p

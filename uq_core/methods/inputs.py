@@ -113,7 +113,7 @@ class ScoreInputs:
         return np.arange(self.sample_text.shape[1])[None, :] < self.counts[:, None]
 
 
-def _pad_lists(lists: list, width: int | None = None) -> np.ndarray:
+def _pad_lists(lists: list) -> np.ndarray:
     lens = np.array([len(x) for x in lists], dtype=np.int64)
     out = np.full((len(lists), max(int(lens.max(initial=0)), 1)), np.nan)
     if lens.sum():
@@ -123,13 +123,15 @@ def _pad_lists(lists: list, width: int | None = None) -> np.ndarray:
 
 
 def _pad_top(lists: list) -> np.ndarray:
-    rows = [np.array([np.asarray(t, dtype=np.float64) for t in x]) if len(x) else np.zeros((0, 1)) for x in lists]
-    L = max([r.shape[0] for r in rows] + [1])
-    k = max([r.shape[1] for r in rows if r.ndim == 2 and r.size] + [1])
-    out = np.full((len(rows), L, k), np.nan)
-    for i, r in enumerate(rows):   # one loop over questions (ragged input), no per-token work
-        if r.size:
-            out[i, :r.shape[0], :r.shape[1]] = r
+    """(n, L, k) NaN-padded array from per-answer lists of per-token top-k log-prob lists (ragged ok)."""
+    L = max([len(x) for x in lists] + [1])
+    k = max([len(t) for x in lists for t in x] + [1])
+    out = np.full((len(lists), L, k), np.nan)
+    flat = [(i, j, t) for i, x in enumerate(lists) for j, t in enumerate(x) if len(t)]
+    if flat:
+        lens = np.array([len(t) for _, _, t in flat])
+        out[np.repeat([i for i, _, _ in flat], lens), np.repeat([j for _, j, _ in flat], lens),
+            np.concatenate([np.arange(n) for n in lens])] = np.concatenate([np.asarray(t, float) for _, _, t in flat])
     return out
 
 
@@ -246,7 +248,11 @@ def _attach_hidden(run, inputs: ScoreInputs) -> None:
 
 
 def subsample(inputs: ScoreInputs, n: int, seed: int = 0) -> ScoreInputs:
-    """A copy keeping min(n, counts[q]) random samples per question, in their original order."""
+    """A copy keeping min(n, counts[q]) random samples per question, in their original order.
+
+    Cached statistics that do not depend on the samples (the hidden-state probe) are kept, and cached
+    pairwise matrices (cosine, Jaccard, NLI) are sliced instead of recomputed.
+    """
     m = inputs.sample_text.shape[1]
     if n < 1:
         raise ValueError(f"n_samples={n}: need at least 1")
@@ -260,7 +266,17 @@ def subsample(inputs: ScoreInputs, n: int, seed: int = 0) -> ScoreInputs:
 
     def take(a, fill):
         return np.where(keep, np.take_along_axis(a, pick, axis=1), fill)
+
+    def take_pairs(w):
+        w = np.take_along_axis(np.take_along_axis(w, pick[:, :, None], axis=1), pick[:, None, :], axis=2)
+        w = np.where(keep[:, :, None] & keep[:, None, :], w, 0.0)
+        w[:, np.arange(n), np.arange(n)] = np.where(keep, np.diagonal(w, axis1=1, axis2=2), 1.0)
+        return w
+    cache = {k: v for k, v in inputs.cache.items() if isinstance(k, tuple) and k[0] == "probe"}
+    for k in ("cos", "jaccard"):
+        if k in inputs.cache:
+            cache[k] = take_pairs(inputs.cache[k])
     return dataclasses.replace(
         inputs, sample_text=take(inputs.sample_text, ""), counts=counts,
         sample_lp_sum=take(inputs.sample_lp_sum, np.nan), sample_len=take(inputs.sample_len, 0.0),
-        sample_rows=take(inputs.sample_rows, -1), cache={})
+        sample_rows=take(inputs.sample_rows, -1), cache=cache)

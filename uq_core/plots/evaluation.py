@@ -33,7 +33,8 @@ def per_dataset_heatmap(table: pd.DataFrame) -> go.Figure:
     z = table.to_numpy(dtype=float)
     text = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(z=z, x=list(table.columns), y=list(table.index), zmin=0, zmax=1, colorscale="RdYlGn",
-                               text=text, texttemplate="%{text}", hovertemplate="%{y} on %{x}: %{z:.3f}<extra></extra>"))
+                               text=text, texttemplate="%{text}",
+                               hovertemplate="%{y} on %{x}: %{z:.3f}<extra></extra>"))
     for i, row in enumerate(z):
         if np.isfinite(row).any():
             j = int(np.nanargmin(row))

@@ -66,4 +66,5 @@ def umap_map(points: pd.DataFrame, color_by: str = "confidence", continuous: boo
         fig.update_xaxes(range=ranges[0])
         fig.update_yaxes(range=ranges[1])
     title = f"coloured by {method} confidence" if color_by == "confidence" else "coloured by verified correctness"
-    return layout(fig, title, height=440, legend=dict(orientation="h", y=-0.12), dragmode="lasso")
+    return layout(fig, title, height=440, legend=dict(orientation="h", y=-0.12), dragmode="lasso",
+                  clickmode="event+select")

@@ -26,7 +26,7 @@ def _circle_layout(sim: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def similarity_graph(samples: pd.DataFrame, sim: np.ndarray, threshold: float = 0.85) -> go.Figure:
-    """Network of the samples: nodes coloured by semantic cluster, sized by cluster size; edges where cosine >= threshold.
+    """Network of the samples: colour = semantic cluster, size = cluster size, edges where cosine >= threshold.
 
     Parameters
     ----------

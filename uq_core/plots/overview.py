@@ -23,9 +23,10 @@ def auroc_forest(methods: pd.DataFrame) -> go.Figure:
         error_x=dict(type="data", symmetric=False, array=(t["auroc_hi"] - t["auroc"]).tolist(),
                      arrayminus=(t["auroc"] - t["auroc_lo"]).tolist()),
         hovertemplate="%{y}: AUROC %{x:.3f}<extra></extra>", name="AUROC"))
-    fig.add_vline(x=0.5, line_dash="dash", line_color="grey", annotation_text="chance (0.5)")
+    fig.add_vline(x=0.5, line_dash="dash", line_color="grey", annotation_text="chance",
+                  annotation_position="bottom right")
     fig.update_xaxes(range=[0, 1], title="AUROC for detecting wrong answers (95% interval)")
-    return layout(fig, "How well does each method's uncertainty find the wrong answers?",
+    return layout(fig, "Does uncertainty find the wrong answers? (AUROC)",
                   height=max(260, 60 + 38 * len(t)))
 
 
@@ -52,4 +53,4 @@ def confidence_vs_correctness(qtable: pd.DataFrame, methods: list[str]) -> go.Fi
                     hovertemplate="%{x}: %{y:.0%} " + v + "<extra></extra>")
     fig.update_layout(barmode="stack")
     fig.update_yaxes(tickformat=".0%", title="share of answers", range=[0, 1])
-    return layout(fig, "Confident is not the same as correct: verdicts in each method's confident half")
+    return layout(fig, "Verdicts in each method's confident / unsure half")
