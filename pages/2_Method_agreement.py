@@ -18,6 +18,8 @@ st.caption("For each method, F(q) = the q% of questions it finds most uncertain.
 
 st.subheader("Overlap table (paper shape)")
 st.dataframe(view.paper_table(ov), key="ag_paper")
+with st.expander("Every pair of methods"):
+    st.dataframe(view.pairs_table(ov), key="ag_pairs")
 
 qs = [int(q) for q in ov.get("q", [10, 20, 30])]
 cols = st.columns(len(qs) or 1)

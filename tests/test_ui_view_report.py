@@ -64,6 +64,10 @@ def test_tables_from_analyses(run):
     ov = run.json("analyses/overlap.json")
     pt = view.paper_table(ov)
     assert isinstance(pt, pd.DataFrame) and len(pt) >= 3
+    pairs = view.pairs_table(ov)
+    n = len(ov["methods"])
+    assert len(pairs) == n * (n - 1) // 2 + 1 and list(pairs.columns) == ["10%", "20%", "30%"]
+    assert pairs.loc["random (two independent rankings)", "20%"] == pytest.approx(0.2 / 1.8)
     mat = view.overlap_matrix(ov, 20)
     assert np.allclose(np.diag(mat), 1) and np.allclose(mat, mat.T)
     ft = view.flagged_table(ov, 20)
@@ -123,3 +127,14 @@ def test_report_is_self_contained_and_escaped(run):
     assert '<script>alert("x")</script>' not in html_text and "<b>Land" not in html_text
     assert "&lt;b&gt;Land" in html_text
     assert "most sure about are wrong" in html_text
+
+
+def test_core_display_modules_do_not_import_streamlit():
+    import subprocess
+
+    code = ("import sys, uq_core.view, uq_core.report\n"
+            "from uq_core.plots import agreement, conformal, evaluation, fragility, geometry, inspector, overview\n"
+            "print('streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"

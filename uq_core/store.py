@@ -258,7 +258,4 @@ def list_runs(base: Path | None = None, include_demo: bool = True) -> list[tuple
             except RunError as e:
                 err = str(e)
             found.append((p.name, p, err))
-    for i, (label, p, err) in enumerate(found):
-        if err is None and label != "demo (bundled)":
-            pass
     return found

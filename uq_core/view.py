@@ -145,6 +145,11 @@ def paper_table(overlap: dict[str, Any]) -> pd.DataFrame:
             return t
     except Exception:  # not written yet or another signature: build it here
         pass
+    return pairs_table(overlap)
+
+
+def pairs_table(overlap: dict[str, Any]) -> pd.DataFrame:
+    """Every method pair (rows) x q (columns '10%', ...) Jaccard overlap, plus a 'random' baseline row."""
     qs = [str(q) for q in overlap.get("q", [])]
     pairs = sorted({p for q in qs for p in overlap.get("overlap", {}).get(q, {})})
     rows = {p.replace("|", " vs "): {f"{q}%": _f(overlap["overlap"][q].get(p)) for q in qs} for p in pairs}
