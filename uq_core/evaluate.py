@@ -21,6 +21,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+from .store import to_jsonable as clean_json
 
 N_BOOT = 1000
 METRICS = ("auroc", "auprc", "prr", "aurac")
@@ -145,21 +146,6 @@ def confident_hallucination(acc_curve: np.ndarray, q: float) -> tuple[float, flo
 def _f(x) -> float | None:
     x = float(x)
     return x if np.isfinite(x) else None
-
-
-def clean_json(obj):
-    """Recursively turn NumPy scalars/arrays into Python values and NaN/inf into None (JSON null)."""
-    if isinstance(obj, dict):
-        return {str(k): clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [clean_json(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _f(obj)
-    return obj
 
 
 def _thin(x: np.ndarray, k: int = 201) -> list:

@@ -25,6 +25,8 @@ PACKAGES = ["torch", "transformers", "sentence-transformers", "umap-learn", "sci
             "pandas", "pyarrow", "openai", "streamlit", "plotly"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_RUN = REPO_ROOT / "assets" / "runs" / "demo"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -71,6 +73,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o644 & ~_UMASK)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -125,6 +128,22 @@ def read_array(path: Path) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except Exception as e:
         raise RunError(f"{path}: cannot be read as a NumPy array ({e})") from None
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Recursively turn NumPy values into Python ones and NaN/inf into None (JSON null)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        return x if np.isfinite(x) else None
+    return obj
 
 
 def _json_default(o: Any) -> Any:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..schema import REF_SETTING
 from ..store import RunError
+from ..store import to_jsonable as clean
 
 KEY_COLS = ("setting", "question_id")
 
@@ -55,18 +56,3 @@ def wrong_indicator(labels: pd.Series) -> pd.Series:
     """1.0 wrong / 0.0 right / NaN unverifiable (detection positive class = wrong)."""
     return labels.map({"right": 0.0, "wrong": 1.0}).astype(float)
 
-
-def clean(obj):
-    """Recursively turn NumPy values into Python ones and NaN/inf into None (JSON null)."""
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [clean(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    return obj
