@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
-import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from . import store
-from .generate.base import Backend, BackendError, GenRequest, GenResult
+from .generate.base import Backend, BackendError
+from .generate.plan import pack, plan_jobs, request_for, rows_for
 from .generate import prompts
 from .schema import (GENERATION_COLUMNS, REF_SETTING, SELF_EVAL_COLUMNS, VERIFICATION_COLUMNS, Question,
                      questions_from_frame, questions_to_frame)
@@ -86,60 +85,6 @@ def load_questions(cfg: dict[str, Any]) -> list[Question]:
     return datasets.load(list(cfg["datasets"]), limit=limit, seed=int(cfg["seed"]))
 
 
-# -- planning -----------------------------------------------------------------------------
-@dataclass
-class Job:
-    setting: str
-    question: Question
-    template: prompts.Template
-    temperature: float
-    n_samples: int
-    greedy: bool = True
-
-
-def plan_jobs(questions: list[Question], cfg: dict[str, Any]) -> list[Job]:
-    """Reference jobs for every question, then sweep jobs on a fixed seeded subset."""
-    T, m = float(cfg["temperature"]), int(cfg["samples"])
-    jobs = [Job(REF_SETTING, q, prompts.default_template(q), T, m) for q in questions]
-    if not cfg["temperatures"] and not cfg["templates"]:
-        return jobs
-    subset = [q for q in questions if not cfg.get("sweep_datasets") or q.dataset in cfg["sweep_datasets"]]
-    if cfg.get("sweep_limit") and cfg["sweep_limit"] < len(subset):
-        subset = sorted(random.Random(int(cfg["seed"]) + 1).sample(subset, int(cfg["sweep_limit"])),
-                        key=lambda q: q.id)
-    ms = int(cfg["sweep_samples"])
-    for t in cfg["temperatures"]:
-        if abs(float(t) - T) > 1e-9:
-            # greedy decoding does not depend on temperature: these settings reuse the reference greedy answer
-            jobs += [Job(f"temperature={float(t):g}", q, prompts.default_template(q), float(t), ms, greedy=False)
-                     for q in subset]
-    for tid in cfg["templates"]:
-        tpl = prompts.get_template(tid)
-        jobs += [Job(f"template={tid}", q, tpl, T, ms) for q in subset
-                 if prompts.family_of(q) == tpl.family and prompts.default_template(q).id != tid]
-    return jobs
-
-
-def _request(job: Job, cfg: dict[str, Any]) -> GenRequest:
-    return GenRequest(question_id=job.question.id, messages=prompts.answer_messages(job.question, job.template),
-                      n_samples=job.n_samples, temperature=job.temperature, top_p=float(cfg["top_p"]),
-                      max_new_tokens=int(cfg["max_new_tokens"] or job.template.max_new_tokens),
-                      stop_newline=job.template.stop_newline, seed=int(cfg["seed"]), greedy=job.greedy)
-
-
-def _rows(job: Job, res: GenResult, cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    base = {"question_id": job.question.id, "setting": job.setting, "top_p": float(cfg["top_p"]),
-            "template_id": job.template.id, "seed": int(cfg["seed"])}
-    out = []
-    items = ([("greedy", 0, 0.0, res.greedy)] if res.greedy else []) + \
-        [("sample", j, job.temperature, g) for j, g in enumerate(res.samples)]
-    for kind, j, temp, g in items:
-        out.append({**base, "kind": kind, "index": j, "text": g.text, "token_logprobs": list(g.token_logprobs),
-                    "top_logprobs": [list(t) for t in g.top_logprobs], "n_tokens": g.n_tokens,
-                    "finish_reason": g.finish_reason, "temperature": temp})
-    return out
-
-
 # -- stages --------------------------------------------------------------------------------
 def stage_generate(run: store.Run, backend: Backend, cfg: dict[str, Any], progress: Progress) -> None:
     questions = questions_from_frame(run.table("questions"))
@@ -160,14 +105,14 @@ def stage_generate(run: store.Run, backend: Backend, cfg: dict[str, Any], progre
     n_done, t0 = len(jobs) - len(pending), time.perf_counter()
     progress("generate", n_done, len(jobs), None)
     next_part = len(list(parts.glob("gen_*.parquet")))
-    for chunk in _chunks(pending, int(cfg["batch_rows"])):
+    for chunk in pack(pending, int(cfg["batch_rows"])):
         try:
-            results = backend.generate([_request(j, cfg) for j in chunk])
+            results = backend.generate([request_for(j, cfg) for j in chunk])
         except BackendError as e:
             run.set_stage("generate", "failed", error=str(e), done=n_done, total=len(jobs))
             raise PipelineError(f"generation stopped: {e}. {n_done} of {len(jobs)} question jobs are saved; "
                                 f"re-run with --resume to continue.") from None
-        rows = [r for j, res in zip(chunk, results) for r in _rows(j, res, cfg)]
+        rows = [r for j, res in zip(chunk, results) for r in rows_for(j, res, cfg)]
         tag = f"{next_part:05d}"
         hid = {j.question.id: res for j, res in zip(chunk, results)
                if j.setting == REF_SETTING and res.greedy_hidden_last is not None}
@@ -188,21 +133,6 @@ def stage_generate(run: store.Run, backend: Backend, cfg: dict[str, Any], progre
     _consolidate(run, questions, backend)
     run.set_stage("generate", "done", total=len(jobs), reused_from_disk=len(jobs) - len(pending),
                   generated_now=len(pending), seconds=round(time.perf_counter() - t0, 1))
-
-
-def _chunks(jobs: list[Job], max_rows: int) -> list[list[Job]]:
-    """Consecutive jobs packed so that one chunk (one batch, one part file) holds at most max_rows rows."""
-    out: list[list[Job]] = []
-    rows = 0
-    for j in jobs:
-        need = int(j.greedy) + j.n_samples
-        if out and rows + need <= max_rows:
-            out[-1].append(j)
-            rows += need
-        else:
-            out.append([j])
-            rows = need
-    return out
 
 
 def _consolidate(run: store.Run, questions: list[Question], backend: Backend) -> None:

@@ -1,14 +1,13 @@
 """Shared loading for the analyses: 'ref' scores, available methods, greedy labels, JSON cleaning."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
 
 from ..schema import REF_SETTING
 from ..store import RunError
-from ..store import to_jsonable as clean
+from ..store import to_jsonable as clean  # noqa: F401  (re-exported to the analyses)
 
 KEY_COLS = ("setting", "question_id")
 
