@@ -123,3 +123,12 @@ def test_geometry_run_answer_embeddings(tmp_path):
     assert set(out["layers"]) == {"embedding", "samples"} and set(out["layers"]["embedding"]) == {"p_true"}
     with pytest.raises(RunError, match="not available"):
         geometry_run(run, methods=["off"])
+
+
+def test_confidence_split_keeps_two_groups_when_ties_sit_at_the_median():
+    from uq_core.analyses.geometry import confidence_labels
+    u = np.array([0.0, 0.5, 2.3, 2.3, 2.3, 2.3, 2.3, np.nan])   # median = max: "U > median" would be empty
+    lab = confidence_labels(u)
+    assert np.isnan(lab[-1])
+    assert set(lab[:-1]) == {0.0, 1.0} and lab[2:7].tolist() == [1.0] * 5
+    assert confidence_labels(np.array([1.0, 2.0, 3.0, 4.0])).tolist() == [0.0, 0.0, 1.0, 1.0]

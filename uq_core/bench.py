@@ -105,8 +105,11 @@ def part_load() -> dict:
         return json.loads(out.stdout.strip().splitlines()[-1])
     once(True)  # make sure the cache exists
     cold, cached = once(False), once(True)
-    return {"cold_s": round(cold["s"], 2), "cached_s": round(cached["s"], 2),
-            "speedup": round(cold["s"] / cached["s"], 2)}
+    return {"cold_load_s": cold["load_s"], "cached_load_s": cached["load_s"],
+            "speedup": round(cold["load_s"] / cached["load_s"], 2),
+            "cold_process_s": round(cold["s"], 2), "cached_process_s": round(cached["s"], 2),
+            "note": "load_s = model + tokenizer load after the libraries are imported; process_s adds importing "
+                    "torch/transformers"}
 
 
 def _real_answers() -> list[str]:
@@ -141,9 +144,11 @@ def part_umap(n: int = 10_000, dim: int = 576) -> dict:
     centres = rng.normal(size=(8, dim)) * 3
     X = (centres[rng.integers(0, 8, n)] + rng.normal(size=(n, dim))).astype(np.float32)
     t_small, _ = _timed(lambda: project(X[:1000], seed=0))
+    t_cold, _ = _timed(lambda: project(X, seed=0))   # first large call also JIT-compiles nearest-neighbour descent
     t, _ = _timed(lambda: project(X, seed=0))
-    return {"points": n, "dims": dim, "seconds": round(t, 2), "baseline_1000_points_s": round(t_small, 2),
-            "ratio_to_1000": round(t / t_small, 2)}
+    return {"points": n, "dims": dim, "seconds_warm": round(t, 2), "seconds_first_call": round(t_cold, 2),
+            "baseline_1000_points_first_call_s": round(t_small, 2), "target_s": 30,
+            "settings": "z-score, PCA to 50, UMAP n_neighbors=15, min_dist=0.1, n_epochs=200, seeded"}
 
 
 def part_pages() -> dict:

@@ -226,6 +226,7 @@ def stage_judge(run: store.Run, backend: Backend, progress: Progress) -> None:
     gen = run.table("generations")
     greedy = gen[(gen["setting"] == REF_SETTING) & (gen["kind"] == "greedy")]
     msgs = [judge_messages(qs[i].text, qs[i].references, a) for i, a in zip(greedy["question_id"], greedy["text"])]
+    t0 = time.perf_counter()
     progress("judge", 0, len(msgs), None)
     replies = backend.complete_batch(msgs, 4) if hasattr(backend, "complete_batch") else \
         [backend.complete(m, 4) for m in msgs]
@@ -233,7 +234,7 @@ def stage_judge(run: store.Run, backend: Backend, progress: Progress) -> None:
                        "judge_label": [parse_judge(r) for r in replies], "judge_raw": replies})
     store.write_table(run.path / "judge.parquet", df)
     progress("judge", len(msgs), len(msgs), 0.0)
-    run.set_stage("judge", "done", judge=getattr(backend, "name", "?"))
+    run.set_stage("judge", "done", judge=getattr(backend, "name", "?"), seconds=round(time.perf_counter() - t0, 1))
 
 
 def stage_score(run: store.Run, cfg: dict[str, Any], progress: Progress, embedder=None) -> None:
@@ -304,36 +305,38 @@ def run_pipeline(config: dict[str, Any], out: Path | str, progress: Progress | N
         from .verify.sandbox import isolation_info
         run.manifest["sandbox"] = isolation_info()
         run.save_manifest()
-    needs_model = not run.stage_done("generate") or (cfg["self_eval"] and not run.stage_done("self_eval")) \
-        or (cfg["judge"] and not run.stage_done("judge"))
-    if needs_model and backend is None:
-        t = time.perf_counter()
-        try:
-            backend = load_backend(cfg, api_key=api_key)
-        except (FileNotFoundError, ValueError) as e:
-            raise PipelineError(f"cannot load model {cfg['model']!r}: {e}") from None
-        run.manifest["backend"] = backend.describe() if hasattr(backend, "describe") else {"name": backend.name}
-        caps = backend.capabilities
-        run.manifest["capabilities"] = {"logprobs": caps.logprobs, "top_logprobs": caps.top_logprobs,
-                                        "hidden_states": caps.hidden_states, "reason": caps.reason}
-        run.set_stage("load_model", "done", seconds=round(time.perf_counter() - t, 1))
-    if not run.stage_done("generate"):
-        stage_generate(run, backend, cfg, progress)
-    if not run.stage_done("verify"):
-        stage_verify(run, cfg, progress)
-    if cfg["self_eval"] and not run.stage_done("self_eval"):
-        try:
-            stage_self_eval(run, backend, progress)
-        except BackendError as e:
-            run.set_stage("self_eval", "failed", error=str(e))
-            raise PipelineError(f"self-evaluation stopped: {e}. Generations and verification are saved; "
-                                "re-run with --resume.") from None
-    if cfg["judge"] and not run.stage_done("judge"):
-        stage_judge(run, backend, progress)
-    if cfg["score"] and not run.stage_done("score"):
-        stage_score(run, cfg, progress)
-    if cfg["analyze"] and cfg["score"] and not run.stage_done("analyze"):
-        analyze_run(run, progress)
-    run.manifest["wall_seconds"] = round(run.manifest.get("wall_seconds", 0) + time.perf_counter() - t_start, 1)
-    run.save_manifest()
+    try:
+        needs_model = not run.stage_done("generate") or (cfg["self_eval"] and not run.stage_done("self_eval")) \
+            or (cfg["judge"] and not run.stage_done("judge"))
+        if needs_model and backend is None:
+            t = time.perf_counter()
+            try:
+                backend = load_backend(cfg, api_key=api_key)
+            except (FileNotFoundError, ValueError) as e:
+                raise PipelineError(f"cannot load model {cfg['model']!r}: {e}") from None
+            run.manifest["backend"] = backend.describe() if hasattr(backend, "describe") else {"name": backend.name}
+            caps = backend.capabilities
+            run.manifest["capabilities"] = {"logprobs": caps.logprobs, "top_logprobs": caps.top_logprobs,
+                                            "hidden_states": caps.hidden_states, "reason": caps.reason}
+            run.set_stage("load_model", "done", seconds=round(time.perf_counter() - t, 1))
+        if not run.stage_done("generate"):
+            stage_generate(run, backend, cfg, progress)
+        if not run.stage_done("verify"):
+            stage_verify(run, cfg, progress)
+        if cfg["self_eval"] and not run.stage_done("self_eval"):
+            try:
+                stage_self_eval(run, backend, progress)
+            except BackendError as e:
+                run.set_stage("self_eval", "failed", error=str(e))
+                raise PipelineError(f"self-evaluation stopped: {e}. Generations and verification are saved; "
+                                    "re-run with --resume.") from None
+        if cfg["judge"] and not run.stage_done("judge"):
+            stage_judge(run, backend, progress)
+        if cfg["score"] and not run.stage_done("score"):
+            stage_score(run, cfg, progress)
+        if cfg["analyze"] and cfg["score"] and not run.stage_done("analyze"):
+            analyze_run(run, progress)
+    finally:  # wall time accumulates over resumed attempts, also when a stage fails
+        run.manifest["wall_seconds"] = round(run.manifest.get("wall_seconds", 0) + time.perf_counter() - t_start, 1)
+        run.save_manifest()
     return run

@@ -113,12 +113,20 @@ def separation(X: np.ndarray, labels, seed: int = 0, clusters: np.ndarray | None
 
 
 def confidence_labels(u, quantile: float = 0.5) -> np.ndarray:
-    """float (n,): 1 = low confidence (U above its *quantile*), 0 = high, NaN where U is NaN."""
+    """float (n,): 1 = low confidence (U above its *quantile*), 0 = high, NaN where U is NaN.
+
+    Ties at the cut (common for discrete scores such as semantic entropy, where many questions have all-
+    different samples) go to whichever side leaves both groups non-empty: ``U > cut`` first, else ``U >= cut``.
+    """
     u = np.asarray(u, dtype=np.float64)
     ok = np.isfinite(u)
     out = np.full(u.shape, np.nan)
     if ok.any():
-        out[ok] = (u[ok] > np.quantile(u[ok], quantile)).astype(float)
+        cut = np.quantile(u[ok], quantile)
+        low = u[ok] > cut
+        if low.all() or not low.any():
+            low = u[ok] >= cut
+        out[ok] = low.astype(float)
     return out
 
 
