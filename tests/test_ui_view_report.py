@@ -26,13 +26,15 @@ def run(tmp_path_factory) -> Run:
 def test_confident_hallucinations_by_hand():
     scores = pd.DataFrame({"setting": ["ref"] * 5, "question_id": list("abcde"),
                            "m1": [0.1, 0.2, 0.3, 0.4, 0.5], "m2": [0.2, 0.1, 0.5, 0.3, np.nan],
-                           "dead": [np.nan] * 5})
+                           "dead": [np.nan] * 5, "hidden_probe": [0.9, 0.9, 0.0, 0.0, 0.0]})
     labels = pd.Series(["wrong", "right", "wrong", "right", "unverifiable"], index=list("abcde"))
     ch = view.confident_hallucinations(scores, labels, q=50)
-    # labelled a-d; mean percentile (m1, m2): a 25/50, b 50/25, c 75/100, d 100/75 -> a, b most sure; a wrong
+    # labelled a-d; mean percentile (m1, m2): a 25/50, b 50/25, c 75/100, d 100/75 -> a, b most sure; a wrong.
+    # The supervised probe (it learns from the labels) is not part of the unsupervised consensus.
     assert ch["methods"] == ["m1", "m2"]
-    assert (ch["n"], ch["count"], ch["question_ids"]) == (2, 1, ["a"])
-    assert view.ch_sentence(ch) == "50% of the answers the methods were most sure about are wrong (1 of 2)"
+    assert (ch["n"], ch["count"], ch["question_ids"], ch["base_rate"]) == (2, 1, ["a"], 0.5)
+    assert view.ch_sentence(ch) == ("50% of the answers the methods were most sure about are wrong (1 of 2; "
+                                    "50% of all answers are wrong)")
     none = view.confident_hallucinations(scores, pd.Series(["unverifiable"] * 5, index=list("abcde")))
     assert none["rate"] is None and "cannot be computed" in view.ch_sentence(none)
 

@@ -48,20 +48,26 @@ def percentiles(ref: pd.DataFrame) -> pd.DataFrame:
 def confident_hallucinations(scores: pd.DataFrame, labels: pd.Series, q: float = 20) -> dict[str, Any]:
     """Among the q% labelled answers the methods were most sure about, how many are wrong.
 
-    "Most sure" = lowest mean percentile of uncertainty over every available method (a consensus
-    ranking). Returns {"rate", "count", "n", "q", "question_ids", "methods"}; rate None if nothing labelled.
+    "Most sure" = lowest mean percentile of uncertainty over every available *unsupervised* method (a
+    consensus ranking; methods that learn from the verified labels, such as the hidden-state probe, are left
+    out). Returns {"rate", "count", "n", "q", "base_rate", "question_ids", "methods"}; rate None if nothing
+    labelled. base_rate = share of all labelled answers that are wrong (what a random pick would give).
     """
-    ref = ref_scores(scores)[available_methods(scores)]
+    from .methods.registry import REGISTRY
+    unsupervised = [m for m in available_methods(scores) if m not in REGISTRY or "labels" not in REGISTRY[m].needs]
+    ref = ref_scores(scores)[unsupervised]
     lab = labels[labels.isin(["right", "wrong"])]
     ids = [i for i in ref.index if i in lab.index]
-    out: dict[str, Any] = {"q": q, "methods": list(ref.columns), "rate": None, "count": 0, "n": 0, "question_ids": []}
+    out: dict[str, Any] = {"q": q, "methods": list(ref.columns), "rate": None, "count": 0, "n": 0, "question_ids": [],
+                           "base_rate": None}
     if not ids or ref.empty:
         return out
     cons = percentiles(ref.loc[ids]).mean(axis=1, skipna=True).dropna().sort_values(kind="stable")
     k = max(1, int(round(len(cons) * q / 100)))
     top = list(cons.index[:k])
     wrong = [i for i in top if lab[i] == "wrong"]
-    out.update(rate=len(wrong) / k, count=len(wrong), n=k, question_ids=wrong)
+    base = float((lab.loc[ids] == "wrong").mean())
+    out.update(rate=len(wrong) / k, count=len(wrong), n=k, question_ids=wrong, base_rate=base)
     return out
 
 
@@ -69,8 +75,9 @@ def ch_sentence(ch: dict[str, Any]) -> str:
     """The headline: "x% of the answers the methods were most sure about are wrong (k of n)"."""
     if ch.get("rate") is None:
         return "No verified answers: the confident-hallucination rate cannot be computed."
+    base = "" if ch.get("base_rate") is None else f"; {100 * ch['base_rate']:.0f}% of all answers are wrong"
     return (f"{100 * ch['rate']:.0f}% of the answers the methods were most sure about are wrong "
-            f"({ch['count']} of {ch['n']})")
+            f"({ch['count']} of {ch['n']}{base})")
 
 
 def _f(x: Any) -> float:
