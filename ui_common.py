@@ -142,7 +142,10 @@ def synced_select(label: str, options: list, shared: str, key: str, format_func=
         if on_change:
             on_change()
 
-    return st.selectbox(label, options, key=key, format_func=format_func, on_change=_copy)
+    st.selectbox(label, options, key=key, format_func=format_func, on_change=_copy)
+    # the shared key is the source of truth (a user change reached it in the callback); after a page switch the
+    # widget's own state can lag behind it for one run
+    return ui_state.get(shared)
 
 
 def page_setup(title: str, need_run: bool = True) -> str | None:

@@ -21,7 +21,7 @@ except RunError as e:
 geo = ui.optional_json(path, "analyses/geometry.json") or {}
 st.caption(f"Each point is one question's greedy answer, projected from {geo.get('source', 'hidden states')}. "
            "Left: coloured by the method's confidence. Right: by whether the answer is actually right. "
-           "Black X = confident hallucination (high confidence, wrong).")
+           "Black ring = confident hallucination (high confidence, wrong).")
 
 layers = [x for x in umap["layer"].unique().tolist() if x != "samples"] or ["samples"]
 c1, c2, c3 = st.columns([2, 2, 1])

@@ -110,7 +110,7 @@ def test_every_figure_builds(run):
     assert np.allclose(np.diag(sim), 1, atol=1e-2)
     # confident hallucinations get their own trace with the X marker
     ch = [t for t in figs[3].data if t.name == "confident hallucination"]
-    assert (len(ch) == 1 and ch[0].marker.symbol == "x") == bool(pts["confident_hallucination"].any())
+    assert (len(ch) == 1 and ch[0].marker.symbol == "circle-open") == bool(pts["confident_hallucination"].any())
 
 
 def test_empty_inputs_give_an_explaining_figure():

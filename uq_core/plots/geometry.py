@@ -55,12 +55,12 @@ def umap_map(points: pd.DataFrame, color_by: str = "confidence", continuous: boo
             if d.empty:
                 continue
             name = f"{key} confidence" if color_by == "confidence" else key
-            fig.add_scatter(x=d["x"], y=d["y"], mode="markers", name=name, marker=dict(color=color, size=9),
+            fig.add_scatter(x=d["x"], y=d["y"], mode="markers", name=name, marker=dict(color=color, size=8, opacity=0.85),
                             customdata=d["question_id"], hovertext=_hover(d), hoverinfo="text")
     ch = points[points["confident_hallucination"]]
     if not ch.empty:
         fig.add_scatter(x=ch["x"], y=ch["y"], mode="markers", name="confident hallucination",
-                        marker=dict(symbol="x", size=14, color="black", line=dict(width=1)),
+                        marker=dict(symbol="circle-open", size=12, color="black", line=dict(width=1.2)),
                         customdata=ch["question_id"], hovertext=_hover(ch), hoverinfo="text")
     if ranges:
         fig.update_xaxes(range=ranges[0])

@@ -116,6 +116,8 @@ def embed_distinct(texts: Iterable[str], embed: EmbedFn, known: EmbeddingStore |
     new_vecs = np.asarray(embed(new), dtype=np.float32) if new else np.zeros((0, old_vecs.shape[1]), np.float32)
     if new and (new_vecs.ndim != 2 or new_vecs.shape[0] != len(new)):
         raise ValueError(f"embed function returned shape {new_vecs.shape} for {len(new)} strings")
+    # computed at the precision they are stored at (float16), so re-scoring from stats/ gives the same numbers
+    new_vecs = new_vecs.astype(np.float16).astype(np.float32)
     if len(old_texts) and new and new_vecs.shape[1] != old_vecs.shape[1]:
         raise ValueError(f"embedding dimension {new_vecs.shape[1]} differs from stored {old_vecs.shape[1]}")
     vectors = np.concatenate([old_vecs.astype(np.float32), new_vecs]) if len(old_texts) else new_vecs
