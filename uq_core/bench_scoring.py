@@ -60,6 +60,7 @@ def _sample_scores(inp: ScoreInputs, q: int, cfg: ScoreConfig) -> dict:
         return dict.fromkeys(names, NAN)
     texts = [str(t) for t in inp.sample_text[q, :c]]
     E = inp.vectors[inp.sample_rows[q, :c]].astype(np.float64)
+    E = E / np.linalg.norm(E, axis=1, keepdims=True)   # stored embeddings are float16: renormalise, as scoring does
     cos = [[min(max(float(np.dot(E[i], E[j])), -1.0), 1.0) for j in range(c)] for i in range(c)]
     norm = [normalise_text(t) for t in texts]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -91,6 +92,8 @@ def stage_generate(run: store.Run, backend: Backend, cfg: dict[str, Any], progre
     jobs = plan_jobs(questions, cfg)
     parts = run.path / "parts"
     parts.mkdir(exist_ok=True)
+    for stale in parts.glob(".*.tmp"):   # a write that a killed process never finished
+        stale.unlink()
     done: set[tuple[str, str]] = set()
     for p in sorted(parts.glob("gen_*.parquet")):
         try:
@@ -104,7 +107,8 @@ def stage_generate(run: store.Run, backend: Backend, cfg: dict[str, Any], progre
     pending.sort(key=lambda j: (j.template.max_new_tokens, j.setting != REF_SETTING, len(j.question.text)))
     n_done, t0 = len(jobs) - len(pending), time.perf_counter()
     progress("generate", n_done, len(jobs), None)
-    next_part = len(list(parts.glob("gen_*.parquet")))
+    tags = [int(p.stem.split("_")[1]) for p in parts.glob("*_*.*") if p.stem.split("_")[1].isdigit()]
+    next_part = max(tags, default=-1) + 1   # never reuse a tag: an existing part is never overwritten
     for chunk in pack(pending, int(cfg["batch_rows"])):
         try:
             results = backend.generate([request_for(j, cfg) for j in chunk])
@@ -161,9 +165,7 @@ def _consolidate(run: store.Run, questions: list[Question], backend: Backend) ->
         run.write_json("hidden/index.json", {"question_ids": ids, "layers": list(backend.layers),
                                              "sample_layer": backend.sample_layer, "source": "hidden_states"})
     run.write("generations", gen.drop(columns="_o").reset_index(drop=True))
-    for p in list(parts.glob("*")):
-        p.unlink()
-    parts.rmdir()
+    shutil.rmtree(parts)   # parts, and any temp file a killed process left there
 
 
 def stage_verify(run: store.Run, cfg: dict[str, Any], progress: Progress) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..stats.clustering import cluster_sizes
+from ..stats.similarity import unit_rows
 from .registry import Unavailable, register
 
 
@@ -84,7 +85,7 @@ def embedding_dispersion(ctx) -> np.ndarray:
     ok = _multi(ctx)
     ctx.need_embeddings()
     rows = ctx.inputs.sample_rows
-    e = np.where(ctx.mask[..., None], ctx.inputs.vectors[np.where(rows >= 0, rows, 0)], 0.0).astype(np.float64)
+    e = np.where(ctx.mask[..., None], unit_rows(ctx.inputs.vectors)[np.where(rows >= 0, rows, 0)], 0.0)
     c = np.maximum(ctx.inputs.counts, 1)[:, None]
     centroid = e.sum(axis=1) / c
     dist = np.linalg.norm(e - centroid[:, None, :], axis=2)

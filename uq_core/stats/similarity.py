@@ -48,6 +48,13 @@ def _finish(w: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return w
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """float64 rows scaled to unit length (stored float16 embeddings are only nearly unit length)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(n > 0, n, 1.0)
+
+
 def cosine_stack(rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """Raw cosine similarities (n_q, m, m) in [-1, 1].
 
@@ -60,7 +67,7 @@ def cosine_stack(rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """
     rows = np.asarray(rows)
     mask = rows >= 0
-    e = np.asarray(vectors, dtype=np.float64)[np.where(mask, rows, 0)]
+    e = unit_rows(vectors)[np.where(mask, rows, 0)]
     e = np.where(mask[..., None], e, 0.0)
     cos = np.clip(np.matmul(e, np.swapaxes(e, 1, 2)), -1.0, 1.0)
     return _finish(cos, mask)
