@@ -99,8 +99,9 @@ def test_map_to_inspector_flow(server, browser):
         page.get_by_role("button", name="Open in inspector").click()
         page.get_by_role("heading", name="Question inspector").wait_for(timeout=30_000)
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        assert qid.strip()
+        page.get_by_text(f"{qid.strip()} (").first.wait_for(timeout=30_000)   # the picked question is shown
         assert_no_errors(page, "inspector from map")
-        assert qid.strip() and page.get_by_text(f"{qid.strip()} (").count() >= 1
     finally:
         page.close()
 
