@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .analyses.disagreement import paper_table  # noqa: F401  (the paper-shaped table, for pages)
 from .schema import REF_SETTING
 
 KEYS = ["setting", "question_id"]
@@ -138,21 +139,6 @@ def question_table(questions: pd.DataFrame, generations: pd.DataFrame, verificat
     pct = percentiles(ref).add_suffix(" pct")
     t = t.merge(ref, left_on="question_id", right_index=True, how="left")
     return t.merge(pct, left_on="question_id", right_index=True, how="left")
-
-
-def paper_table(overlap: dict[str, Any]) -> pd.DataFrame:
-    """The paper-shaped table: one row per method pair, one column per q (Jaccard of top-q% sets) + 'random' row.
-
-    Uses ``uq_core.analyses.disagreement.paper_table`` when that exists and returns a DataFrame.
-    """
-    try:
-        from .analyses.disagreement import paper_table as _pt  # written by the analyses engineer
-        t = _pt(overlap)
-        if isinstance(t, pd.DataFrame):
-            return t
-    except Exception:  # not written yet or another signature: build it here
-        pass
-    return pairs_table(overlap)
 
 
 def pairs_table(overlap: dict[str, Any]) -> pd.DataFrame:
