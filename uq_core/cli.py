@@ -182,21 +182,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
+    from .datasets.errors import DatasetError
+    from .generate.base import BackendError
     from .pipeline import PipelineError
     from .store import RunError
     try:
         return args.fn(args)
-    except (PipelineError, RunError, FileNotFoundError, ValueError) as e:
+    except (PipelineError, RunError, DatasetError, BackendError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished work is saved (use --resume)", file=sys.stderr)
         return 130
-    except Exception as e:  # last resort: one clear line, not a traceback, unless asked
-        if os.environ.get("UQ_LENS_DEBUG"):
-            raise
-        name = type(e).__name__
-        if name in {"DatasetError", "BackendError"}:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
