@@ -81,8 +81,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 def write_json(path: Path, obj: Any) -> None:
+    """Write *obj* as strict JSON: NumPy values become Python ones, NaN/inf become null (docs/CONTRACTS.md)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default), encoding="utf-8")
+        text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False, default=_json_default)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def read_json(path: Path) -> Any:
@@ -147,12 +149,6 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if np.isnan(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
